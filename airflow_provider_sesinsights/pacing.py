@@ -7,8 +7,14 @@ thread or coroutine that uses the same key draws from the same pacer (:func:`pac
 Slots are handed out in the order they are asked for, so waiters are served first come, first
 served: pollers that ask again after each call (the triggers) take turns round robin, and none
 starves. Sync callers sleep until their slot; async callers ``await`` it, so the event loop keeps
-running. :meth:`Pacer.hold` lets a task keep its pool slot until its last interval has passed, so
-the next task in a pool of one slot is paced as well.
+running.
+
+A slot is when a caller may start preparing its request; the request itself leaves a little
+later, and the first call of a new boto3 client can take a few hundred milliseconds to prepare.
+So the pacer also sees every request just before it is sent (:meth:`Pacer.before_send`, hooked
+into botocore's ``before-send`` event) and keeps the real sends one spacing apart, pushing later
+slots back when a send was late. :meth:`Pacer.hold` lets a task keep its pool slot until its last
+interval has passed, so the next task in a pool of one slot is paced as well.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class Pacer:
         self._clock = clock
         self._lock = threading.Lock()
         self._next_free = float("-inf")
+        self._last_send = float("-inf")
 
     @property
     def spacing(self) -> float:
@@ -69,6 +76,22 @@ class Pacer:
         slot = self.reserve()
         while (remaining := slot - self._clock()) > 0:
             await asyncio.sleep(remaining)
+
+    def before_send(self) -> None:
+        """Block until the last request sent is one spacing old, then count this one as sent.
+
+        Called by every request right before it goes out (botocore retries included), so the
+        gaps the service sees are kept even when a request took long to prepare.
+        """
+        while True:
+            with self._lock:
+                now = self._clock()
+                remaining = self._last_send + self.spacing - now
+                if remaining <= 0:
+                    self._last_send = now
+                    self._next_free = max(self._next_free, now + self.spacing)
+                    return
+            time.sleep(remaining)
 
     def hold(self) -> None:
         """Block until the interval after the last slot handed out has passed.

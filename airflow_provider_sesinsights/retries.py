@@ -28,6 +28,11 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+class IncompleteAnswer(Exception):
+    """A 200 answer without the ``MessageId`` every real answer carries: botocore keeps a body it
+    cannot parse without raising, so a truncated answer shows up this way."""
+
+
 def error_code(exc: BaseException) -> str | None:
     """The AWS error code of a ``ClientError`` (``NotFoundException``, ...), else ``None``."""
     if isinstance(exc, ClientError):
@@ -45,11 +50,12 @@ def is_throttling(exc: BaseException) -> bool:
 
 def is_retryable(exc: BaseException) -> bool:
     """Whether another attempt may succeed: throttling, 5xx, dropped or timed-out connections,
-    and answers botocore could not parse (a truncated body)."""
+    and answers that could not be parsed or came back incomplete (a truncated body)."""
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         return is_throttling(exc) or status >= 500 or error_code(exc) in TRANSIENT_CODES
-    return isinstance(exc, BotocoreConnectionError | HTTPClientError | ResponseParserError) or (
+    retryable = (BotocoreConnectionError, HTTPClientError, ResponseParserError, IncompleteAnswer)
+    return isinstance(exc, retryable) or (
         isinstance(exc, BotoCoreError) and "timeout" in type(exc).__name__.lower()
     )
 

@@ -99,3 +99,29 @@ def test_registry_is_process_wide_and_the_longest_interval_wins() -> None:
     assert fast.interval == 1.0
     assert pacer_for(key, 0.5).interval == 1.0
     assert pacer_for(("other-region", "http://registry.test")) is not fast
+
+
+def test_before_send_keeps_real_sends_apart_and_pushes_later_slots() -> None:
+    clock = FakeClock()
+    slept: list[float] = []
+
+    pacer = Pacer(1.0, clock=clock)
+    first_slot = pacer.reserve()
+    second_slot = pacer.reserve()
+    clock.now = first_slot + 0.3
+    pacer.before_send()
+    clock.now = second_slot
+    original_sleep = time.sleep
+
+    def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    time.sleep = fake_sleep
+    try:
+        pacer.before_send()
+    finally:
+        time.sleep = original_sleep
+    assert slept == [pytest.approx(0.3)]
+    assert clock.now == pytest.approx(first_slot + 0.3 + pacer.spacing)
+    assert pacer.reserve() == pytest.approx(clock.now + pacer.spacing)

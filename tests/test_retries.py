@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.parsers import ResponseParserError
 
-from airflow_provider_sesinsights.retries import RetryPolicy, is_retryable, is_throttling
+from airflow_provider_sesinsights.retries import IncompleteAnswer, RetryPolicy, is_retryable, is_throttling
 
 
 def client_error(code: str, status: int) -> ClientError:
@@ -58,3 +58,7 @@ def test_default_policy_rides_out_nine_throttled_answers() -> None:
 def test_bad_policies_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         RetryPolicy(**kwargs)
+
+
+def test_incomplete_answers_are_retryable() -> None:
+    assert is_retryable(IncompleteAnswer("no MessageId"))

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Iterator
 from copy import deepcopy
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
@@ -20,7 +20,13 @@ from airflow_provider_sesinsights.exceptions import (
 from airflow_provider_sesinsights.insights import json_safe
 from airflow_provider_sesinsights.message_ids import validate_message_id, validate_message_ids
 from airflow_provider_sesinsights.pacing import DEFAULT_INTERVAL, Pacer, pacer_for
-from airflow_provider_sesinsights.retries import NO_RETRIES, RetryPolicy, error_code, is_retryable
+from airflow_provider_sesinsights.retries import (
+    NO_RETRIES,
+    IncompleteAnswer,
+    RetryPolicy,
+    error_code,
+    is_retryable,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2.client import SESV2Client
@@ -53,6 +59,8 @@ class SesInsightsHook(AwsBaseHook):
     :param retry_policy: attempts and backoff for retryable failures.
     """
 
+    _pacer: Pacer
+
     def __init__(
         self,
         *args: Any,
@@ -79,11 +87,21 @@ class SesInsightsHook(AwsBaseHook):
 
     @cached_property
     def conn(self) -> SESV2Client:
-        """The boto3 ``sesv2`` client; botocore's own retries off unless the user set them."""
+        """The boto3 ``sesv2`` client; botocore's own retries off unless the user set them.
+
+        Every GetMessageInsights request the client sends passes the pacer first (botocore's
+        ``before-send`` event), so real sends keep their spacing, retries included.
+        """
         config = deepcopy(self.config)
         if not self.retries_by_botocore:
             config = config.merge(Config(retries={"total_max_attempts": 1}))
-        return self.get_client_type(region_name=self.region_name, config=config)
+        client = cast("SESV2Client", self.get_client_type(region_name=self.region_name, config=config))
+        pacer = pacer_for(
+            (client.meta.region_name, client.meta.endpoint_url), 1.0 / self.max_calls_per_second
+        )
+        client.meta.events.register("before-send.sesv2.GetMessageInsights", lambda **_: pacer.before_send())
+        self._pacer = pacer
+        return client
 
     @property
     def max_calls_per_second(self) -> float:
@@ -95,11 +113,11 @@ class SesInsightsHook(AwsBaseHook):
             return 1.0 / DEFAULT_INTERVAL
         return _check_rate(configured, f"service_config.sesv2.{MAX_CALLS_PER_SECOND_KEY}")
 
-    @cached_property
+    @property
     def pacer(self) -> Pacer:
         """The process-wide pacer shared by every client of the same region and endpoint."""
-        meta = self.conn.meta
-        return pacer_for((meta.region_name, meta.endpoint_url), 1.0 / self.max_calls_per_second)
+        _ = self.conn  # chosen with the client: it depends on the resolved region and endpoint
+        return self._pacer
 
     def get_message_insights(self, message_id: str) -> dict[str, Any]:
         """Return the insights of one message, JSON-safe (see :func:`~.insights.json_safe`).
@@ -115,7 +133,7 @@ class SesInsightsHook(AwsBaseHook):
         while True:
             self.pacer.wait()
             try:
-                response = self.conn.get_message_insights(MessageId=message_id)
+                response = _complete(self.conn.get_message_insights(MessageId=message_id), message_id)
             except Exception as exc:
                 failures += 1
                 time.sleep(self._backoff_or_raise(exc, message_id, failures))
@@ -135,7 +153,9 @@ class SesInsightsHook(AwsBaseHook):
         while True:
             await pacer.wait_async()
             try:
-                response = await asyncio.to_thread(client.get_message_insights, MessageId=message_id)
+                response = _complete(
+                    await asyncio.to_thread(client.get_message_insights, MessageId=message_id), message_id
+                )
             except Exception as exc:
                 failures += 1
                 await asyncio.sleep(self._backoff_or_raise(exc, message_id, failures))
@@ -161,8 +181,8 @@ class SesInsightsHook(AwsBaseHook):
     def hold_pacing(self) -> None:
         """Wait until this process's last call is one interval old; a task calls this at its end so
         the next task in the pool slot starts paced. Does nothing if no client was ever made."""
-        if "pacer" in self.__dict__:
-            self.pacer.hold()
+        if "_pacer" in self.__dict__:
+            self._pacer.hold()
 
     def _backoff_or_raise(self, exc: Exception, message_id: str, failures: int) -> float:
         """Map a failed call to the provider's errors, or return the backoff before a retry."""
@@ -187,6 +207,12 @@ class SesInsightsHook(AwsBaseHook):
             delay,
         )
         return delay
+
+
+def _complete(response: Any, message_id: str) -> Any:
+    if "MessageId" not in response:
+        raise IncompleteAnswer(f"GetMessageInsights answer for {message_id!r} has no MessageId")
+    return response
 
 
 def _check_rate(value: object, name: str) -> float:
