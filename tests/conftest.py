@@ -129,7 +129,7 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Any:
     """Run a DAG from ``tests/dags`` with ``dag.test()`` and return the finished DagRun."""
     from airflow.models.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS_DIR), include_examples=False)
+    bag = DagBag(dag_folder=str(DAGS_DIR))  # examples are off through AIRFLOW__CORE__LOAD_EXAMPLES
     dag = bag.get_dag(dag_id)
     assert dag is not None, f"no DAG {dag_id!r} in {DAGS_DIR}: {bag.import_errors}"
     return dag.test(run_conf=conf)
