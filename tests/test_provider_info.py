@@ -65,7 +65,8 @@ def _airflow_json(*args: str) -> list[dict[str, object]]:
         capture_output=True,
         text=True,
     ).stdout
-    return list(json.loads(out))
+    # Airflow 3.0 prints log lines to stdout before the JSON document, which is the last line.
+    return list(json.loads(out.strip().splitlines()[-1]))
 
 
 def test_airflow_cli_lists_and_describes_the_provider(airflow_db: object) -> None:
