@@ -9,6 +9,7 @@ in UTC, no ``ResponseMetadata``), which is also the form stored in XCom and S3.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,6 +35,9 @@ DEFAULT_FAILURE_EVENTS = ("REJECT", "RENDERING_FAILURE")
 
 OUTCOMES = ("complained", "bounced", "delivered", "failed", "pending")
 """Possible values of :func:`outcome`, most decisive first."""
+
+BOUNCE_TYPES = ("PERMANENT", "TRANSIENT", "UNDETERMINED")
+"""Values of ``BounceType``; a bounce without one counts as ``UNDETERMINED``."""
 
 Insights = Mapping[str, Any]
 Event = dict[str, Any]
@@ -114,14 +118,20 @@ def latest_event(insights: Insights) -> Event | None:
     return found[-1] if found else None
 
 
+def event_bounce(event: Event) -> dict[str, str]:
+    """The ``Bounce`` details of one event (``BounceType``, ...); empty for other events."""
+    return dict((event.get("Details") or {}).get("Bounce") or {})
+
+
+def event_complaint(event: Event) -> dict[str, str]:
+    """The ``Complaint`` details of one event (``ComplaintFeedbackType``, ...); empty for others."""
+    return dict((event.get("Details") or {}).get("Complaint") or {})
+
+
 def bounce_details(insights: Insights) -> list[dict[str, Any]]:
     """One row per BOUNCE: recipient, time, ``BounceType``, ``BounceSubType``, ``DiagnosticCode``."""
     return [
-        {
-            "Destination": event["Destination"],
-            "Timestamp": event.get("Timestamp"),
-            **event.get("Details", {}).get("Bounce", {}),
-        }
+        {"Destination": event["Destination"], "Timestamp": event.get("Timestamp"), **event_bounce(event)}
         for event in events_of_type(insights, "BOUNCE")
     ]
 
@@ -129,24 +139,24 @@ def bounce_details(insights: Insights) -> list[dict[str, Any]]:
 def complaint_details(insights: Insights) -> list[dict[str, Any]]:
     """One row per COMPLAINT: recipient, time, ``ComplaintSubType``, ``ComplaintFeedbackType``."""
     return [
-        {
-            "Destination": event["Destination"],
-            "Timestamp": event.get("Timestamp"),
-            **event.get("Details", {}).get("Complaint", {}),
-        }
+        {"Destination": event["Destination"], "Timestamp": event.get("Timestamp"), **event_complaint(event)}
         for event in events_of_type(insights, "COMPLAINT")
     ]
 
 
-def delivery_time_seconds(insights: Insights) -> float | None:
-    """Seconds from the first SEND to the first DELIVERY, or ``None`` if either is missing."""
-    sends = events_of_type(insights, "SEND")
-    deliveries = events_of_type(insights, "DELIVERY")
+def _send_to_delivery_seconds(found: list[Event]) -> float | None:
+    sends = [event for event in found if event.get("Type") == "SEND"]
+    deliveries = [event for event in found if event.get("Type") == "DELIVERY"]
     if not sends or not deliveries:
         return None
     start = parse_timestamp(sends[0]["Timestamp"])
     end = parse_timestamp(deliveries[0]["Timestamp"])
     return (end - start).total_seconds()
+
+
+def delivery_time_seconds(insights: Insights) -> float | None:
+    """Seconds from the first SEND to the first DELIVERY, or ``None`` if either is missing."""
+    return _send_to_delivery_seconds(events(insights))
 
 
 def tags(insights: Insights) -> dict[str, str]:
@@ -181,7 +191,10 @@ def outcome(insights: Insights) -> str:
     ``complained`` (a COMPLAINT, which implies delivery), ``bounced``, ``delivered``, ``failed``
     (REJECT or RENDERING_FAILURE) or ``pending`` (nothing decisive yet).
     """
-    seen = event_types(insights)
+    return _outcome_of_types(event_types(insights))
+
+
+def _outcome_of_types(seen: set[str]) -> str:
     if "COMPLAINT" in seen:
         return "complained"
     if "BOUNCE" in seen:
@@ -191,3 +204,61 @@ def outcome(insights: Insights) -> str:
     if seen & set(DEFAULT_FAILURE_EVENTS):
         return "failed"
     return "pending"
+
+
+@dataclass(frozen=True)
+class RecipientOutcome:
+    """What became of a message for one of its recipients: the unit of deliverability counts.
+
+    :param outcome: one of :data:`OUTCOMES`, judged on this recipient's events only.
+    :param tracked: ``False`` for a recipient of a multi-recipient message, for which SES never
+        reports DELIVERY, BOUNCE, COMPLAINT, OPEN or CLICK, so its outcome stays unknown.
+    :param delivered: a DELIVERY occurred (also true for most complaints, which follow delivery).
+    :param bounce_type: ``BounceType`` of the first BOUNCE (``UNDETERMINED`` when SES gave
+        none), ``None`` without a bounce.
+    :param bounce_subtype: ``BounceSubType`` of the first BOUNCE, ``""`` when SES gave none.
+    :param delivery_seconds: seconds from SEND to DELIVERY, ``None`` unless both occurred.
+    """
+
+    message_id: str
+    destination: str
+    isp: str
+    outcome: str
+    tracked: bool
+    delivered: bool
+    bounce_type: str | None
+    bounce_subtype: str | None
+    delayed: bool
+    opened: bool
+    clicked: bool
+    delivery_seconds: float | None
+
+
+def recipient_outcomes(insights: Insights) -> list[RecipientOutcome]:
+    """One :class:`RecipientOutcome` per recipient SES lists, including those without events yet."""
+    tracked = not is_multi_recipient(insights)
+    found: list[RecipientOutcome] = []
+    for entry in insights.get("Insights", []):
+        own = sorted(entry.get("Events", []), key=lambda event: str(event.get("Timestamp", "")))
+        seen = {str(event.get("Type")) for event in own}
+        bounces = [event for event in own if event.get("Type") == "BOUNCE"]
+        first_bounce = event_bounce(bounces[0]) if bounces else None
+        found.append(
+            RecipientOutcome(
+                message_id=str(insights.get("MessageId", "")),
+                destination=str(entry.get("Destination", "")),
+                isp=str(entry.get("Isp") or "Unknown"),
+                outcome=_outcome_of_types(seen),
+                tracked=tracked,
+                delivered="DELIVERY" in seen,
+                bounce_type=None
+                if first_bounce is None
+                else first_bounce.get("BounceType") or "UNDETERMINED",
+                bounce_subtype=None if first_bounce is None else first_bounce.get("BounceSubType", ""),
+                delayed="DELIVERY_DELAY" in seen,
+                opened="OPEN" in seen,
+                clicked="CLICK" in seen,
+                delivery_seconds=_send_to_delivery_seconds(own),
+            )
+        )
+    return found

@@ -137,3 +137,62 @@ def test_single_recipient_targets_are_reachable() -> None:
 def test_every_event_type_is_known() -> None:
     assert set(insights.DEFAULT_FAILURE_EVENTS) <= set(insights.EVENT_TYPES)
     assert set(insights.EVENT_TYPES) >= insights.SINGLE_RECIPIENT_ONLY_EVENTS
+
+
+def test_event_details_are_read_per_event() -> None:
+    safe = insights.json_safe(
+        answer(("b@x.org", "Other", [("SEND", 0, None), ("BOUNCE", 3, BOUNCE), ("COMPLAINT", 5, COMPLAINT)]))
+    )
+    send, bounce, complaint = insights.events(safe)
+    assert insights.event_bounce(send) == {} and insights.event_complaint(send) == {}
+    assert insights.event_bounce(bounce)["DiagnosticCode"] == "smtp; 550"
+    assert insights.event_complaint(complaint) == {"ComplaintFeedbackType": "abuse"}
+    assert insights.event_bounce({"Type": "BOUNCE", "Details": None}) == {}
+
+
+def test_recipient_outcomes_judge_each_recipient_on_its_own_events() -> None:
+    safe = insights.json_safe(
+        answer(
+            (
+                "a@gmail.com",
+                "Gmail",
+                [
+                    ("SEND", 0, None),
+                    ("DELIVERY_DELAY", 60, None),
+                    ("DELIVERY", 90, None),
+                    ("OPEN", 200, None),
+                ],
+            ),
+        )
+    )
+    (only,) = insights.recipient_outcomes(safe)
+    assert only.message_id == "m-1" and only.destination == "a@gmail.com" and only.isp == "Gmail"
+    assert only.outcome == "delivered" and only.tracked and only.delivered
+    assert only.delayed and only.opened and not only.clicked
+    assert only.bounce_type is None and only.bounce_subtype is None
+    assert only.delivery_seconds == 90.0
+
+
+def test_recipient_outcomes_of_bounces_complaints_and_multi_recipient_messages() -> None:
+    untyped_bounce = {"Bounce": {"DiagnosticCode": "smtp; 500"}}
+    bounced = insights.json_safe(
+        answer(("b@x.org", "Other", [("SEND", 0, None), ("BOUNCE", 2, untyped_bounce)]))
+    )
+    (outcome,) = insights.recipient_outcomes(bounced)
+    assert (outcome.outcome, outcome.bounce_type, outcome.bounce_subtype) == ("bounced", "UNDETERMINED", "")
+    assert not outcome.delivered and outcome.delivery_seconds is None
+
+    complained = insights.json_safe(
+        answer(
+            ("c@yahoo.com", "Yahoo", [("SEND", 0, None), ("DELIVERY", 1, None), ("COMPLAINT", 9, COMPLAINT)])
+        )
+    )
+    (outcome,) = insights.recipient_outcomes(complained)
+    assert outcome.outcome == "complained" and outcome.delivered and outcome.delivery_seconds == 1.0
+
+    multi = insights.json_safe(answer(("a@gmail.com", "Gmail", [("SEND", 0, None)]), ("b@yahoo.com", "", [])))
+    del multi["Insights"][1]["Isp"]
+    first, second = insights.recipient_outcomes(multi)
+    assert not first.tracked and not second.tracked
+    assert first.outcome == second.outcome == "pending"
+    assert second.destination == "b@yahoo.com" and second.isp == "Unknown"
