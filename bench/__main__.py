@@ -6,7 +6,7 @@ import argparse
 import importlib
 import time
 
-from bench.common import machine_summary
+from bench.common import isolate_environment, machine_summary
 
 BENCHMARKS = {
     "throughput": "batch throughput at 1 call/s against two boto3 baselines",
@@ -19,10 +19,12 @@ BENCHMARKS = {
 def main(argv: list[str] | None = None) -> None:
     """Print the machine's facts, then run each chosen benchmark in the order listed."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument(
-        "names", nargs="*", choices=[*BENCHMARKS, []], metavar="NAME", help=f"any of {', '.join(BENCHMARKS)}"
-    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BENCHMARKS)}")
     names = parser.parse_args(argv).names or list(BENCHMARKS)
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    isolate_environment()  # before any benchmark module imports Airflow
     print(machine_summary(), flush=True)
     for name in BENCHMARKS:
         if name not in names:

@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from importlib.metadata import version
@@ -18,10 +19,16 @@ SECRET_KEY = "sesinsights-bench-secret"
 REGION = "us-east-1"
 
 
-def isolate_aws_environment() -> None:
-    """Make boto3 use fixed fake credentials and nothing from the user's own AWS set-up."""
+def isolate_environment() -> None:
+    """Use fixed fake AWS credentials, nothing from the user's own AWS set-up, and a throw-away
+    Airflow home, so a benchmark neither reads nor writes the user's configuration. Child
+    processes inherit all of it."""
+    if not os.environ.get("SESINSIGHTS_BENCH_HOME"):
+        os.environ["SESINSIGHTS_BENCH_HOME"] = tempfile.mkdtemp(prefix="sesinsights-bench-")
     os.environ.update(
         {
+            "AIRFLOW_HOME": os.environ["SESINSIGHTS_BENCH_HOME"],
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             "AWS_DEFAULT_REGION": REGION,
