@@ -81,7 +81,9 @@ def test_wait_rejects_bad_values_naming_them() -> None:
 
 
 def test_wait_round_trips_through_json() -> None:
-    wait = a_wait(target_events="send", not_found_timeout=30, exponential_backoff=True, max_wait=120, pokes_done=1)
+    wait = a_wait(
+        target_events="send", not_found_timeout=30, exponential_backoff=True, max_wait=120, pokes_done=1
+    )
     data = json.loads(json.dumps(wait.to_dict()))
     assert EventWait.from_dict(data) == wait
     assert data["target_events"] == ["SEND"]
