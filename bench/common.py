@@ -12,8 +12,10 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
+DAGS_DIR = Path(__file__).resolve().parent / "dags"
 ACCESS_KEY = "AKIDSESINSIGHTSBENCH"
 SECRET_KEY = "sesinsights-bench-secret"
 REGION = "us-east-1"
@@ -29,6 +31,7 @@ def isolate_environment() -> None:
     os.environ.update(
         {
             "AIRFLOW_HOME": os.environ["SESINSIGHTS_BENCH_HOME"],
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -54,6 +57,22 @@ def connection_json(sesv2_endpoint: str, s3_endpoint: str | None = None, **sesv2
             "extra": {"region_name": REGION, "service_config": service_config},
         }
     )
+
+
+def run_bench_dag(conf: dict[str, Any]) -> Any:
+    """Run the benchmark DAG (``bench/dags``) once with ``dag.test()``; returns the DagRun.
+
+    The metadata database of the throw-away Airflow home is created on first use.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils import db
+
+    ready = Path(os.environ["AIRFLOW_HOME"]) / ".bench-db-ready"
+    if not ready.exists():
+        db.initdb()
+        ready.touch()
+    dag = DagBag(dag_folder=str(DAGS_DIR)).get_dag("bench_insights")
+    return dag.test(run_conf=conf)
 
 
 def insights_calls(emulator: Any) -> list[Any]:
