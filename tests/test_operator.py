@@ -10,6 +10,8 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -159,12 +161,17 @@ def test_bad_message_ids_fail_before_any_call(
     assert "#1: SES message ID contains whitespace: 'bad id'" in log
 
 
-def test_single_message_not_found_fails(airflow_db: Any, fast_conn: str, fast_emulator: SesEmulator) -> None:
+def test_single_message_not_found_fails_and_still_holds_the_pacing_slot(
+    airflow_db: Any, aws_conn: str, emulator: SesEmulator
+) -> None:
     missing = "010001ffffffffff-00000000-0000-0000-0000-000000000001-000000"
     dagrun = run_dag("ses_op_default", {"message_ids": missing})
 
     assert state(dagrun) == "failed"
-    assert [(c.message_id, c.status) for c in insights_calls(fast_emulator)] == [(missing, 404)]
+    (call,) = insights_calls(emulator)
+    assert (call.message_id, call.status) == (missing, 404)
+    (ti,) = dagrun.get_task_instances()
+    assert ti.end_date.timestamp() - call.at >= 0.9
 
 
 def test_on_not_found_fail_fails_after_fetching_the_rest(
@@ -330,6 +337,34 @@ def test_retry_resumes_from_the_checkpoint_of_the_failed_try(
     assert manifest["resumed_from_checkpoint"] == 2
     assert manifest["fetched_by_final_try"] == 3
     assert manifest["final_try_number"] == 2
+    assert keys_under(s3_client, key + ".checkpoint/") == []
+
+
+def test_checkpoint_parts_are_saved_while_the_batch_runs(
+    airflow_db: Any, fast_conn: str, fast_emulator: SesEmulator, bucket: str, s3_client: Any
+) -> None:
+    """What a killed worker would leave: with ``checkpoint_interval=0`` every fetched message is
+    in S3 before the next call, seen here while a slow answer keeps the task busy."""
+    ids = add_messages(fast_emulator, 4)
+    fast_emulator.inject("slow", message_id=ids[3], seconds=3.0)
+    key = "reports/watched.jsonl"
+    seen: list[str] = []
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(seen) < 3:
+            seen[:] = keys_under(s3_client, key)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    dagrun = run_dag("ses_op_checkpoint_each", {"message_ids": ids, "s3_bucket": bucket, "s3_key": key})
+    watcher.join(timeout=60)
+
+    assert state(dagrun) == "success"
+    # Three parts, one a message, and neither data nor manifest yet: the batch was still running.
+    assert seen == [f"{key}.checkpoint/part-00000{n}.jsonl" for n in (1, 2, 3)]
+    assert [m["MessageId"] for m in json_lines(read_object(s3_client, key))] == ids
     assert keys_under(s3_client, key + ".checkpoint/") == []
 
 

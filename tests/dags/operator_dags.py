@@ -40,6 +40,7 @@ gzip_dag = _fetch_dag("ses_op_gzip", gzip=True)
 replace_dag = _fetch_dag("ses_op_replace", replace=True)
 fail_not_found_dag = _fetch_dag("ses_op_fail_not_found", on_not_found="fail")
 small_xcom_dag = _fetch_dag("ses_op_small_xcom", max_xcom_messages=2)
+checkpoint_each_dag = _fetch_dag("ses_op_checkpoint_each", checkpoint_interval=0)
 # One attempt per call (botocore's retries replace the hook's), so an injected fault fails the
 # try; the task's own retry then resumes from the checkpoint.
 resume_dag = _fetch_dag(
