@@ -23,7 +23,9 @@ class FakeClock:
 def test_slots_are_one_spacing_apart_and_start_now_when_idle() -> None:
     clock = FakeClock()
     pacer = Pacer(1.0, clock=clock)
-    assert [pacer.reserve() for _ in range(3)] == [100.0, 100.0 + pacer.spacing, 100.0 + 2 * pacer.spacing]
+    assert [pacer.reserve() for _ in range(3)] == pytest.approx(
+        [100.0, 100.0 + pacer.spacing, 100.0 + 2 * pacer.spacing]
+    )
     clock.now = 500.0
     assert pacer.reserve() == 500.0
     assert pacer.spacing == pytest.approx(1.0 + SAFETY_MARGIN)
