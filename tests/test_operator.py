@@ -308,7 +308,7 @@ def test_missing_bucket_fails_before_any_call(
 
     assert state(dagrun) == "failed"
     assert insights_calls(fast_emulator) == []
-    assert "S3 bucket 'no-such-bucket' does not exist" in capfd.readouterr().out
+    assert "S3 bucket 'no-such-bucket' does not exist (connection 'aws_default')" in capfd.readouterr().out
 
 
 def test_retry_resumes_from_the_checkpoint_of_the_failed_try(

@@ -92,6 +92,19 @@ def _check_literal_message_ids(value: object) -> None:
         _rendered_message_ids(value)
 
 
+def _bucket_missing(s3: S3Hook, bucket: str) -> bool:
+    """Whether S3 says the bucket does not exist. A refusal (403) is not taken as missing: writers
+    allowed into one prefix only may not be allowed HeadBucket, and the upload will tell."""
+    from botocore.exceptions import ClientError
+
+    client: Any = s3.get_conn()  # typed loosely by the amazon provider
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        return str(exc.response.get("Error", {}).get("Code")) in {"404", "NoSuchBucket"}
+    return False
+
+
 def _check_number(value: object, name: str, *, integer: bool = False, zero_allowed: bool = True) -> None:
     number: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -109,12 +122,16 @@ class GetMessageInsightsOperator(AwsBaseOperator[SesInsightsHook]):
     IDs. With ``s3_bucket``/``s3_key`` they are written to S3 and the ``s3://bucket/key`` URI goes
     to XCom: one message as a JSON document, a list as JSON Lines (one message a line).
 
-    Lists come out in input order, each ID fetched once however often it is repeated. Calls are
-    paced to the API's limit (one a second per account and region), so a batch of N messages
-    takes about N seconds; run the task in the ``SES_INSIGHTS_POOL`` pool of one slot so that no
-    other task calls the API at the same time. A message SES does not know is skipped, logged and
-    listed under the XCom key ``not_found_message_ids`` (and in the manifest for S3), unless
-    ``on_not_found="fail"``; a single-message run always fails on it.
+    A list's output holds one entry per distinct ID, in input order (where each ID first appears):
+    a repeated ID is fetched once and written once. Calls are paced to the API's limit (one a
+    second per account and region), so a batch of N messages takes about N seconds; run the task
+    in the ``SES_INSIGHTS_POOL`` pool of one slot so that no other task calls the API at the same
+    time (outside the pool it works too, paced within its own process only). The task ends one
+    interval after its last call, so the next task in the slot starts paced.
+
+    A message SES does not know is skipped, logged and listed under the XCom key
+    ``not_found_message_ids`` (and in the manifest for S3), unless ``on_not_found="fail"``; a
+    single-message run always fails on it.
 
     An S3 batch streams to a temporary file, so memory stays flat, and keeps a checkpoint beside
     the destination (``<key>.checkpoint/``) while it runs: a retry of a failed batch fetches only
@@ -372,10 +389,10 @@ class GetMessageInsightsOperator(AwsBaseOperator[SesInsightsHook]):
 
     def _check_destination_free(self, s3: S3Hook, destination: S3Destination) -> None:
         """Fail before any API call if the output could not be written at the end."""
-        if not s3.check_for_bucket(destination.bucket):
+        if _bucket_missing(s3, destination.bucket):
             raise AirflowException(
-                f"S3 bucket {destination.bucket!r} does not exist or cannot be reached with connection "
-                f"{self.s3_conn_id!r}; nothing was fetched."
+                f"S3 bucket {destination.bucket!r} does not exist (connection {self.s3_conn_id!r}); "
+                "nothing was fetched."
             )
         if not self.replace and s3.check_for_key(destination.key, destination.bucket):
             raise AirflowException(
