@@ -160,8 +160,10 @@ def test_defaults_fit_a_shared_one_call_per_second_budget() -> None:
     ("kwargs", "warns"),
     [
         ({"mode": "reschedule", "poke_interval": 5}, True),
-        ({"mode": "reschedule", "poke_interval": 6}, False),
+        ({"mode": "reschedule", "poke_interval": 9.5}, True),
+        ({"mode": "reschedule", "poke_interval": 10}, False),
         ({"mode": "reschedule", "poke_interval": 10, "exponential_backoff": True}, True),
+        ({"mode": "reschedule", "poke_interval": 20, "exponential_backoff": True}, False),
         ({"mode": "reschedule", "poke_interval": 60, "max_wait": 3}, True),
         ({"mode": "reschedule", "poke_interval": 1, "deferrable": True}, False),
         ({"mode": "poke", "poke_interval": 1}, False),

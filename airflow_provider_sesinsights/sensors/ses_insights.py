@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,6 @@ from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
-    AirflowSkipException,
     PokeReturnValue,
     conf,
 )
@@ -33,7 +31,6 @@ from airflow_provider_sesinsights.event_wait import (
     check_events,
     event_names,
     judge,
-    timed_out,
 )
 from airflow_provider_sesinsights.exceptions import MessageInsightsNotFound
 from airflow_provider_sesinsights.hooks.ses_insights import SesInsightsHook
@@ -48,9 +45,10 @@ DEFAULT_POKE_INTERVAL = 30.0
 """Seconds between checks: the API allows one call per second for the whole account, shared by
 every sensor, operator and trigger, so a sensor should use a small share of it."""
 
-RESCHEDULE_UNSAFE_INTERVAL = 5.0
-"""Reschedule-mode sensors waiting this many seconds or less between pokes are often marked failed
-by Airflow 3.3's scheduler after a late executor event (apache/airflow#71172)."""
+RESCHEDULE_SAFE_INTERVAL = 10.0
+"""Shortest wait between reschedule-mode pokes known to be reliable: Airflow 3.3's scheduler often
+marks a sensor rescheduled every 5 s or less failed after a late executor event
+(apache/airflow#71172); 10 s showed no failures."""
 
 TRIGGER_TIMEOUT_GRACE = 30.0
 """Seconds added to the deferral timeout the scheduler enforces. The trigger ends the wait at the
@@ -85,10 +83,10 @@ class SesMessageEventSensor(AwsBaseSensor[SesInsightsHook]):
 
     Run it in the rate-limit pool (``pool=SES_INSIGHTS_POOL``). ``mode="poke"`` holds a worker and
     the pool slot for the whole wait; ``mode="reschedule"`` frees both between pokes (keep
-    ``poke_interval`` above 5 s there: apache/airflow#71172); ``deferrable=True`` checks once,
-    then hands the wait to :class:`~airflow_provider_sesinsights.triggers.ses_insights.
-    SesMessageEventTrigger`, which paces itself against every other trigger of its triggerer
-    (``deferrable`` takes precedence over ``mode``). ``timeout``, ``soft_fail``,
+    ``poke_interval`` at 10 s or more there: apache/airflow#71172); ``deferrable=True`` hands the
+    whole wait, first check included, to :class:`~airflow_provider_sesinsights.triggers.
+    ses_insights.SesMessageEventTrigger`, which paces itself against every other trigger of its
+    triggerer (``deferrable`` takes precedence over ``mode``). ``timeout``, ``soft_fail``,
     ``exponential_backoff`` and ``max_wait`` work as for any Airflow sensor, in all three modes.
 
     :param message_id: the ``MessageId`` SES returned for the email (templated).
@@ -149,29 +147,34 @@ class SesMessageEventSensor(AwsBaseSensor[SesInsightsHook]):
             shortest = max(int(self.poke_interval / 2), 1)
         if self.max_wait is not None:
             shortest = min(shortest, self.max_wait.total_seconds())
-        if shortest <= RESCHEDULE_UNSAFE_INTERVAL:
+        if shortest < RESCHEDULE_SAFE_INTERVAL:
             warnings.warn(
-                f"{self.task_id}: reschedule-mode sensors that wait {RESCHEDULE_UNSAFE_INTERVAL:g} s or "
-                f"less between pokes (here {shortest:g} s) are often marked failed by Airflow 3.3's "
-                "scheduler (apache/airflow#71172); use poke_interval > 10 s, or deferrable=True",
+                f"{self.task_id}: reschedule-mode sensors that wait 5 s or less between pokes are often "
+                "marked failed by Airflow 3.3's scheduler (apache/airflow#71172), and this one may wait "
+                f"{shortest:g} s; use a poke_interval of {RESCHEDULE_SAFE_INTERVAL:g} s or more "
+                "(twice that with exponential_backoff), or deferrable=True",
                 UserWarning,
                 stacklevel=2,
             )
 
     def execute(self, context: Context) -> Any:
-        """Poke (``poke``/``reschedule`` modes), or check once and defer (``deferrable``)."""
+        """Poke (``poke``/``reschedule`` modes), or defer at once (``deferrable``).
+
+        A deferrable sensor makes no call from the worker: the triggerer's pacer cannot see a
+        worker's calls, so a worker check would collide with the triggers' calls (429s), and a
+        busy triggerer would starve it. Every check happens in the trigger.
+        """
         if not self.deferrable:
             return super().execute(context)
         wait = self._current_wait(context)
-        verdict = self._check(wait)
-        if not verdict.is_final and time.time() >= wait.deadline:
-            verdict = timed_out(wait, verdict, time.time())
-        if verdict.is_final:
-            return self._conclude_as_sensor(verdict)
-        self.log.info("%s; deferring to the triggerer.", verdict.reason)
+        self.log.info(
+            "Waiting for %s of SES message %r; deferring to the triggerer.",
+            wait.target_events,
+            wait.message_id,
+        )
         self.defer(
             trigger=SesMessageEventTrigger(
-                wait=replace(wait, pokes_done=1),
+                wait=wait,
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
                 verify=self.verify,
@@ -210,15 +213,6 @@ class SesMessageEventSensor(AwsBaseSensor[SesInsightsHook]):
         if verdict.state in (NOT_FOUND_TIMEOUT, TIMED_OUT):
             raise AirflowSensorTimeout(verdict.reason)
         raise AirflowException(verdict.reason)
-
-    def _conclude_as_sensor(self, verdict: Verdict) -> dict[str, Any] | None:
-        """:meth:`conclude` with ``soft_fail``/``never_fail`` applied, as the sensor base does."""
-        try:
-            return self.conclude(verdict)
-        except (AirflowFailException, AirflowSensorTimeout) as exc:
-            if self.soft_fail or getattr(self, "never_fail", False):
-                raise AirflowSkipException(f"Skipping due to soft_fail or never_fail: {exc}") from exc
-            raise
 
     def _current_wait(self, context: Context) -> EventWait:
         """The wait of this try, described once per process from the rendered arguments."""
