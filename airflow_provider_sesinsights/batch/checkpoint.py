@@ -68,7 +68,6 @@ class S3Checkpoint:
         self._clock = clock
         self._last_save = clock()
         self._last_part = 0
-        self.parts_saved = 0
 
     def _part_keys(self) -> list[str]:
         prefix = self.destination.checkpoint_prefix
@@ -129,7 +128,6 @@ class S3Checkpoint:
             json_bytes(header) + b"\n" + unsaved.data, key, self.destination.bucket, replace=True
         )
         self._last_part += 1
-        self.parts_saved += 1
         self._last_save = self._clock()
         spool.mark_saved(unsaved)
         return unsaved.count
