@@ -9,6 +9,7 @@ bounded, and every process group started here is stopped on the way out, also af
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -106,6 +107,8 @@ class AirflowStack:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = self._environment(parallelism, env or {})
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        # Session ids of the components (each leads its own), kept after the stop for checks.
+        self._sessions: set[int] = set()
 
     def _environment(self, parallelism: int, extra: Mapping[str, str]) -> dict[str, str]:
         """The components' environment: this process's, minus any Airflow setting, plus ours."""
@@ -175,6 +178,7 @@ class AirflowStack:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
+                self._sessions.add(self._processes[name].pid)
 
     def stop(self) -> None:
         """SIGTERM every process group, SIGKILL the ones still there after :data:`STOP_GRACE`,
@@ -191,19 +195,27 @@ class AirflowStack:
         self._processes.clear()
         shutil.rmtree(self.home, ignore_errors=True)
 
-    def leftover_pids(self) -> list[int]:
-        """Processes still running with this stack's AIRFLOW_HOME (anything the stop missed)."""
+    def pids(self) -> list[int]:
+        """Processes of the stack: those in the sessions of its components (each started one),
+        and any other with its AIRFLOW_HOME in the environment (a child that left the session)."""
         marker = f"AIRFLOW_HOME={self.home}".encode()
         found = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                # Fields after the command name, which may hold spaces: state, ppid, pgrp, session.
+                session = int((entry / "stat").read_text().rpartition(")")[2].split()[3])
+                # setproctitle overwrites the environment block of some components (api-server).
+                if session in self._sessions or marker in (entry / "environ").read_bytes().split(b"\0"):
                     found.append(int(entry.name))
-            except OSError:
+            except (OSError, ValueError, IndexError):
                 continue
         return found
+
+    def listening_addresses(self) -> set[tuple[str, int]]:
+        """The (address, port) pairs that the stack's processes listen on (TCP, IPv4 and IPv6)."""
+        return listening_addresses(self.pids())
 
     def print_logs(self, lines: int = 40) -> None:
         """Print the tail of each component's log and of the newest task logs (for failures)."""
@@ -357,6 +369,36 @@ def finished_attempts(instances: Iterable[Mapping[str, Any]]) -> Iterator[TaskAt
                 end=end,
                 state=str(instance["state"]),
             )
+
+
+def listening_addresses(pids: Iterable[int]) -> set[tuple[str, int]]:
+    """The TCP (address, port) pairs in LISTEN state owned by ``pids``, read from /proc."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            with suppress(OSError):
+                target = os.readlink(descriptor)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    found: set[tuple[str, int]] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                found.add((_proc_net_address(address), int(port, 16)))
+    return found
+
+
+def _proc_net_address(hex_address: str) -> str:
+    """Decode an address of /proc/net/tcp{,6}: 32-bit words in host (little-endian) order."""
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
