@@ -319,6 +319,9 @@ def run_demo(*, messages: int, rate: float, seed: int, day: date, workdir: Path)
     except DemoError as error:
         print(f"\nDemo failed after {clock.elapsed():.0f} s: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("\nInterrupted; stopping what the demo started.", file=sys.stderr)
+        return 130
     finally:
         processes.stop_all()
     html = next((path for path in saved if path.name == "report.html"), None)

@@ -7,7 +7,7 @@ Without matplotlib the page still has every table and says how to get the charts
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from html import escape
 
@@ -24,8 +24,9 @@ p.meta, p.note { color: #555; font-size: 0.9rem; }
 .kpi { border: 1px solid #ddd; border-radius: 6px; padding: 0.5rem 0.9rem; min-width: 8rem; }
 .kpi .value { font-size: 1.3rem; font-weight: 600; }
 .kpi .label { font-size: 0.8rem; color: #555; }
-table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0; }
-th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; }
+table { border-collapse: collapse; font-size: 0.8rem; margin: 0.5rem 0; }
+th, td { border: 1px solid #ddd; padding: 0.2rem 0.4rem; text-align: right; }
+td { white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 thead th { background: #f5f5f5; }
 tr.total td { font-weight: 600; background: #fafafa; }
@@ -36,45 +37,42 @@ tr.total td { font-weight: 600; background: #fafafa; }
 .chart svg { max-width: 100%; height: auto; }
 """
 
-_GROUP_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("sends", "Sends"),
-    ("untracked", "Untracked"),
-    ("delivered", "Delivered"),
-    ("delivery_rate", "Delivery rate"),
-    ("bounced", "Bounced"),
-    ("bounced_permanent", "Permanent"),
-    ("bounced_transient", "Transient"),
-    ("bounced_undetermined", "Undetermined"),
-    ("bounce_rate", "Bounce rate"),
-    ("complained", "Complained"),
-    ("complaint_rate", "Complaint rate"),
-    ("open_rate", "Open rate"),
-    ("click_rate", "Click rate"),
-    ("delayed", "Delayed"),
-    ("failed", "Failed"),
-    ("pending", "Pending"),
-    ("delivery_p50_s", "Delivery p50"),
-    ("delivery_p90_s", "p90"),
-    ("delivery_p99_s", "p99"),
+
+def _bounces(group: GroupSummary) -> str:
+    kinds = (group.bounced_permanent, group.bounced_transient, group.bounced_undetermined)
+    return f"{group.bounced} ({' / '.join(str(count) for count in kinds)})"
+
+
+def _delivery_times(group: GroupSummary) -> str:
+    times = (group.delivery_p50_s, group.delivery_p90_s, group.delivery_p99_s)
+    return " / ".join(format_seconds(value) for value in times)
+
+
+_GROUP_COLUMNS: tuple[tuple[str, Callable[[GroupSummary], str]], ...] = (
+    ("Sends", lambda g: str(g.sends)),
+    ("Untracked", lambda g: str(g.untracked)),
+    ("Delivered", lambda g: str(g.delivered)),
+    ("Delivery rate", lambda g: format_rate(g.delivery_rate)),
+    ("Bounced (P / T / U)", _bounces),
+    ("Bounce rate", lambda g: format_rate(g.bounce_rate)),
+    ("Complained", lambda g: str(g.complained)),
+    ("Complaint rate", lambda g: format_rate(g.complaint_rate)),
+    ("Open rate", lambda g: format_rate(g.open_rate)),
+    ("Click rate", lambda g: format_rate(g.click_rate)),
+    ("Delayed", lambda g: str(g.delayed)),
+    ("Failed", lambda g: str(g.failed)),
+    ("Pending", lambda g: str(g.pending)),
+    ("Delivery p50 / p90 / p99", _delivery_times),
 )
-
-
-def _cell(group: GroupSummary, attribute: str) -> str:
-    value = getattr(group, attribute)
-    if attribute.endswith("_rate"):
-        return format_rate(value)
-    if attribute.endswith("_s"):
-        return format_seconds(value)
-    return str(value)
 
 
 def _group_table(
     table_id: str, first_header: str, groups: Sequence[GroupSummary], total: GroupSummary
 ) -> str:
-    header = "".join(f"<th>{escape(label)}</th>" for _, label in _GROUP_COLUMNS)
+    header = "".join(f"<th>{escape(label)}</th>" for label, _ in _GROUP_COLUMNS)
     rows = []
     for group, css in [(total, ' class="total"'), *((g, "") for g in groups)]:
-        cells = "".join(f"<td>{escape(_cell(group, attribute))}</td>" for attribute, _ in _GROUP_COLUMNS)
+        cells = "".join(f"<td>{escape(cell(group))}</td>" for _, cell in _GROUP_COLUMNS)
         rows.append(f"<tr{css}><td>{escape(group.name)}</td>{cells}</tr>")
     return (
         f'<div class="table-wrap"><table id="{escape(table_id)}">'
@@ -92,10 +90,7 @@ def _kpis(summary: Summary) -> str:
         ("Bounce rate", format_rate(o.bounce_rate)),
         ("Complaint rate", format_rate(o.complaint_rate)),
         ("Open rate", format_rate(o.open_rate)),
-        (
-            "Delivery p50 / p90 / p99",
-            " / ".join(format_seconds(v) for v in (o.delivery_p50_s, o.delivery_p90_s, o.delivery_p99_s)),
-        ),
+        ("Delivery p50 / p90 / p99", _delivery_times(o)),
     )
     cards = "".join(
         f'<div class="kpi"><div class="value">{escape(value)}</div>'
@@ -163,7 +158,7 @@ def render_html(
         "Unit: one send (a message to one recipient). Delivery, bounce and complaint rates are "
         "shares of tracked sends; open and click rates are shares of delivered sends. SES reports "
         "no delivery, bounce, complaint, open or click for messages with several recipients: "
-        "their sends are counted as untracked.",
+        "their sends are counted as untracked. Bounces: P / T / U = permanent / transient / undetermined.",
     ]
     if recipients_hashed:
         notes.append("Recipient addresses are pseudonymised (keyed hash) in every output of this report.")
