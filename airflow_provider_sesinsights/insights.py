@@ -69,6 +69,12 @@ def parse_timestamp(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def is_answer(record: Mapping[str, Any]) -> bool:
+    """Whether a stored record is a GetMessageInsights answer (it has an ``Insights`` list), as
+    opposed to a marker some writers leave for a message SES did not know."""
+    return isinstance(record.get("Insights"), list)
+
+
 def recipients(insights: Insights) -> list[str]:
     """The destinations of the message, in the order SES lists them."""
     return [str(entry.get("Destination", "")) for entry in insights.get("Insights", [])]

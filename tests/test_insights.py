@@ -196,3 +196,10 @@ def test_recipient_outcomes_of_bounces_complaints_and_multi_recipient_messages()
     assert not first.tracked and not second.tracked
     assert first.outcome == second.outcome == "pending"
     assert second.destination == "b@yahoo.com" and second.isp == "Unknown"
+
+
+def test_is_answer_tells_answers_from_markers() -> None:
+    assert insights.is_answer(insights.json_safe(answer(("a@gmail.com", "Gmail", [("SEND", 0, None)]))))
+    assert insights.is_answer({"MessageId": "m", "Insights": []})
+    assert not insights.is_answer({"MessageId": "m", "Error": "NotFound"})
+    assert not insights.is_answer({"MessageId": "m", "Insights": None})

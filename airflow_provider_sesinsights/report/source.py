@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_sesinsights.insights import json_safe
+from airflow_provider_sesinsights.insights import is_answer, json_safe
 
 InsightsSource = str | Path | Iterable[str | bytes | Mapping[str, Any]]
 """A file or folder of ``.jsonl`` / ``.jsonl.gz`` files, or the lines (or parsed dicts) themselves."""
@@ -78,7 +78,7 @@ def load_insights(source: InsightsSource) -> LoadedInsights:
         by_id[message_id] = json_safe(record)
     loaded = LoadedInsights()
     for message_id, record in by_id.items():
-        if isinstance(record.get("Insights"), list):
+        if is_answer(record):
             loaded.records.append(record)
         else:
             loaded.without_insights.append(message_id)
