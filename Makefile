@@ -31,10 +31,13 @@ unit: venv
 test-integration: venv
 	$(BIN)/pytest -m integration
 
-# The oldest Airflow this provider supports (see pyproject.toml), in a second virtualenv.
+# The oldest Airflow this provider supports (see pyproject.toml), in a second virtualenv, with
+# every other package as it was when that release came out (what its users run).
+FLOOR_DATE ?= 2025-09-10
 test-floor: | $(BIN)/python
 	test -x $(FLOOR_VENV)/bin/python || $(UV) venv --quiet --python $(BIN)/python $(FLOOR_VENV)
-	$(UV) pip install --quiet --python $(FLOOR_VENV)/bin/python -e '.[dev]' -c constraints/floor.txt
+	$(UV) pip install --quiet --python $(FLOOR_VENV)/bin/python --exclude-newer $(FLOOR_DATE) \
+		-e '.[dev]' -c constraints/floor.txt
 	$(FLOOR_VENV)/bin/pytest -m "not integration" -p no:cacheprovider
 
 test: lint typecheck
