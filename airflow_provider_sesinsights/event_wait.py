@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from airflow_provider_sesinsights import insights
@@ -104,8 +104,6 @@ class EventWait:
     :param poke_interval: seconds between checks.
     :param exponential_backoff: lengthen the interval after each check, as Airflow sensors do.
     :param max_wait: cap in seconds on one interval when backing off; ``None`` for no cap.
-    :param pokes_done: checks already made before this description was handed on (the sensor's
-        check before it defers), so the trigger continues the backoff sequence.
     """
 
     message_id: str
@@ -117,7 +115,6 @@ class EventWait:
     poke_interval: float = 30.0
     exponential_backoff: bool = False
     max_wait: float | None = None
-    pokes_done: int = field(default=0)
 
     def __post_init__(self) -> None:
         validate_message_id(self.message_id)
@@ -130,8 +127,6 @@ class EventWait:
             object.__setattr__(self, name, _seconds(getattr(self, name), name))
         for name in ("not_found_timeout", "max_wait"):
             object.__setattr__(self, name, _seconds(getattr(self, name), name, optional=True))
-        if isinstance(self.pokes_done, bool) or not isinstance(self.pokes_done, int) or self.pokes_done < 0:
-            raise ValueError(f"pokes_done must be an integer >= 0, got {self.pokes_done!r}")
 
     @property
     def deadline(self) -> float:

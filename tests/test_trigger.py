@@ -63,7 +63,6 @@ def test_serialize_round_trips_through_the_trigger_table() -> None:
         not_found_timeout=120,
         exponential_backoff=True,
         max_wait=600,
-        pokes_done=1,
     )
     trigger = SesMessageEventTrigger(
         wait=wait,

@@ -133,8 +133,8 @@ class SesMessageEventTrigger(BaseTrigger):
         except Exception as exc:
             return failed_to_check(wait, exc)
         last: Verdict | None = None
-        pokes = wait.pokes_done
-        pause = next_poke_interval(wait, pokes, time.time()) if pokes else 0.0
+        pokes = 0
+        pause = 0.0
         while True:
             await asyncio.sleep(pause)
             remaining = wait.deadline - time.time()
