@@ -306,19 +306,28 @@ class GetMessageInsightsOperator(AwsBaseOperator[SesInsightsHook]):
                 self._save_after_failure(checkpoint, spool)
                 raise
             summary.finished_at = utc_now()
-            with tempfile.TemporaryFile() as raw:
-                with output_writer(raw, destination.gzip) as out:
-                    summary.written = spool.write_json_lines(plan.unique_ids, out)
-                raw.seek(0)
-                manifest = summary.manifest(
-                    destination.uri,
-                    compression="gzip" if destination.gzip else None,
-                    try_number=ti.try_number,
-                )
-                s3.load_bytes(
-                    json_bytes(manifest), destination.manifest_key, destination.bucket, replace=True
-                )
-                s3.load_file_obj(raw, destination.key, destination.bucket, replace=self.replace)
+            try:
+                with tempfile.TemporaryFile() as raw:
+                    with output_writer(raw, destination.gzip) as out:
+                        summary.written = spool.write_json_lines(plan.unique_ids, out)
+                    raw.seek(0)
+                    manifest = summary.manifest(
+                        destination.uri,
+                        compression="gzip" if destination.gzip else None,
+                        try_number=ti.try_number,
+                    )
+                    s3.load_bytes(
+                        json_bytes(manifest), destination.manifest_key, destination.bucket, replace=True
+                    )
+                    try:
+                        s3.load_file_obj(raw, destination.key, destination.bucket, replace=self.replace)
+                    except BaseException:
+                        self._delete_orphan_manifest(s3, destination)
+                        raise
+            except BaseException:
+                # The output could not be written: keep what was fetched for the retry.
+                self._save_after_failure(checkpoint, spool)
+                raise
         self._delete_checkpoint(checkpoint)
         self._report(summary, context)
         self.log.info("Wrote %d message(s) to %s.", summary.written, destination.uri)
@@ -414,6 +423,19 @@ class GetMessageInsightsOperator(AwsBaseOperator[SesInsightsHook]):
             checkpoint.destination.checkpoint_prefix,
             len(spool),
         )
+
+    def _delete_orphan_manifest(self, s3: S3Hook, destination: S3Destination) -> None:
+        """Remove the manifest of data that could not be written, so no manifest describes an
+        object that is not there; a failure here is logged, not raised over the original one."""
+        try:
+            s3.delete_objects(destination.bucket, [destination.manifest_key])
+        except Exception:
+            self.log.warning(
+                "Could not delete s3://%s/%s, which describes data that was not written.",
+                destination.bucket,
+                destination.manifest_key,
+                exc_info=True,
+            )
 
     def _delete_checkpoint(self, checkpoint: S3Checkpoint) -> None:
         """Remove the checkpoint; the data is complete, so a failure here only leaves litter."""
