@@ -14,6 +14,7 @@ Run it from a source checkout: ``python -m airflow_provider_sesinsights.demo [--
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -58,9 +59,12 @@ class DemoError(RuntimeError):
 
 
 def _project_root() -> Path:
+    """The source checkout the demo runs from; checks that what it needs is there."""
     root = Path(__file__).resolve().parents[1]
     if not (root / "example_dags" / f"{REPORT_DAG_ID}.py").is_file():
         raise DemoError(f"the demo runs from a source checkout; no example_dags/ next to {root}")
+    if importlib.util.find_spec("moto") is None:
+        raise DemoError("the demo needs moto's S3 server: pip install 'moto[server]' (make demo installs it)")
     return root
 
 
@@ -276,13 +280,13 @@ def run_demo(*, messages: int, rate: float, seed: int, day: date, workdir: Path)
     from airflow_provider_sesinsights.report.summary import summarize
 
     clock = Clock()
-    root = _project_root()
     for stale in ("airflow", "report", "logs"):
         shutil.rmtree(workdir / stale, ignore_errors=True)
     logs = workdir / "logs"
     logs.mkdir(parents=True)
     processes = Processes()
     try:
+        root = _project_root()
         scenario = realistic_day(day, messages=messages, seed=seed)
         seed_file = workdir / "seed.json"
         seed_file.write_text(scenario.seed_json(), encoding="utf-8")
