@@ -15,7 +15,6 @@ import functools
 import gzip
 import json
 import logging
-import textwrap
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
@@ -32,6 +31,8 @@ FAST_RATE = 50.0
 """Calls per second of the emulator and the hook where a test is not about pacing."""
 
 BUCKET = "reliability-out"
+MODES = ("poke", "deferrable")
+"""Sensor modes that ``rel_sensor_modes`` runs, each on its own message."""
 
 
 def insights_calls(emulator: SesEmulator) -> list[CallRecord]:
@@ -156,7 +157,7 @@ def test_bad_literal_arguments_are_import_errors_naming_the_value(
     from airflow.models.dagbag import DagBag
 
     dag_file = tmp_path / "bad_arguments.py"
-    dag_file.write_text(textwrap.dedent(_DAG_FILE).format(task=task), encoding="utf-8")
+    dag_file.write_text(_DAG_FILE.format(task=task), encoding="utf-8")
     bag = DagBag(dag_folder=str(dag_file))
 
     assert bag.dags == {}
@@ -292,6 +293,33 @@ def test_fault_outlasting_the_retries_fails_the_try_clearly_and_the_retry_resume
     assert answered == ids, "each message is fetched once: the retry resumes after what try 1 kept"
     assert message_ids_in(s3_client, key) == ids
     assert keys_in(s3_client) == [key, key + ".manifest.json"]
+
+
+@pytest.mark.parametrize("outlasting", [False, True], ids=["within-retries", "outlasting-retries"])
+def test_sensors_ride_out_fault_runs_or_fail_naming_the_message(
+    airflow_db: Any, fast_conn: str, fast_emulator: SesEmulator, quick_backoff: None, outlasting: bool
+) -> None:
+    from airflow_provider_sesinsights.retries import RetryPolicy
+
+    attempts = RetryPolicy().max_attempts
+    kinds = ["throttle", "unavailable", "drop", "internal_error", "malformed"]
+    faults = [kinds[n % len(kinds)] for n in range(attempts if outlasting else attempts - 1)]
+    ids = {mode: fast_emulator.add_message(recipients=delivered(f"{mode}@example.com")) for mode in MODES}
+    for message_id in ids.values():
+        for kind in faults:
+            fast_emulator.inject(kind, message_id=message_id)
+    dagrun, failures = run_recording_failures("rel_sensor_modes", ids)
+
+    states = task_states(dagrun)
+    if not outlasting:
+        assert states == {(f"wait_{mode}", -1): "success" for mode in MODES}
+        assert [f.task for f in failures] == []
+        return
+    assert states == {(f"wait_{mode}", -1): "failed" for mode in MODES}
+    for failure in failures:
+        mode = failure.task[0].removeprefix("wait_")
+        assert f"message ID {ids[mode]!r} still failing after {attempts} attempt(s)" in failure.message
+    assert sorted(f.task for f in failures) == [(f"wait_{mode}", -1) for mode in sorted(MODES)]
 
 
 # --- S3 failures: a clear error, and nothing partial left behind --------------------------------
@@ -436,7 +464,7 @@ def test_no_credential_reaches_any_log(
     conf = {"message_ids": ids, "s3_bucket": BUCKET, "s3_key": "secrets/out.jsonl"}
     resumed = run_dag("rel_resume", conf)
     no_bucket = run_dag("rel_resume", {"message_ids": ids, "s3_key": "s3://no-such-bucket/out.jsonl"})
-    sensors = run_dag("rel_sensor_modes", {"message_id": ids[0]})
+    sensors = run_dag("rel_sensor_modes", {"poke": ids[0], "deferrable": ids[2]})
     hook_calls_that_fail_and_succeed(fast_emulator, ids)
     captured = capfd.readouterr()
 

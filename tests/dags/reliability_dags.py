@@ -114,11 +114,13 @@ resume_dag = _fault_dag(
 )
 default_dag = _fault_dag("rel_default")
 
-with DAG("rel_sensor_modes", **NATIVE, params={"message_id": VALID_ID}) as sensor_modes_dag:
+with DAG(
+    "rel_sensor_modes", **NATIVE, params={"poke": VALID_ID, "deferrable": VALID_ID}, default_args=RECORDED
+) as sensor_modes_dag:
     for sensor_mode, mode_args in {"poke": {"mode": "poke"}, "deferrable": {"deferrable": True}}.items():
         SesMessageEventSensor(
             task_id=f"wait_{sensor_mode}",
-            message_id="{{ params.message_id }}",
+            message_id=f"{{{{ params.{sensor_mode} }}}}",
             poke_interval=0.5,
             timeout=30,
             **mode_args,
