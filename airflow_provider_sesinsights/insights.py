@@ -36,9 +36,6 @@ DEFAULT_FAILURE_EVENTS = ("REJECT", "RENDERING_FAILURE")
 OUTCOMES = ("complained", "bounced", "delivered", "failed", "pending")
 """Possible values of :func:`outcome`, most decisive first."""
 
-BOUNCE_TYPES = ("PERMANENT", "TRANSIENT", "UNDETERMINED")
-"""Values of ``BounceType``; a bounce without one counts as ``UNDETERMINED``."""
-
 Insights = Mapping[str, Any]
 Event = dict[str, Any]
 
