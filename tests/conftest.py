@@ -125,9 +125,18 @@ def aws_conn_with_s3(emulator: Any, s3_endpoint: str, monkeypatch: pytest.Monkey
     return "aws_default"
 
 
+def dag_bag_class() -> Any:
+    """Airflow's DagBag, from where the running Airflow keeps it (it moved in 3.1)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.0
+        from airflow.models.dagbag import DagBag
+    return DagBag
+
+
 def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> Any:
     """Run a DAG from ``tests/dags`` with ``dag.test()`` and return the finished DagRun."""
-    from airflow.models.dagbag import DagBag
+    DagBag = dag_bag_class()
 
     bag = DagBag(dag_folder=str(DAGS_DIR))  # examples are off through AIRFLOW__CORE__LOAD_EXAMPLES
     dag = bag.get_dag(dag_id)

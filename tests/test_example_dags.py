@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import dag_bag_class
 
 from airflow_provider_sesinsights import SES_INSIGHTS_POOL
 from airflow_provider_sesinsights.emulator.scenarios import ScenarioDay, realistic_day
@@ -22,14 +23,6 @@ EXAMPLE_DAGS = PROJECT_ROOT / "example_dags"
 REPORT_DAG = "example_ses_deliverability_report"
 TRACK_DAG = "example_ses_track_message"
 API_CALLING = ("GetMessageInsightsOperator", "SesMessageEventSensor")
-
-
-def dag_bag() -> Any:
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 3.0
-        from airflow.models.dagbag import DagBag
-    return DagBag
 
 
 @pytest.fixture
@@ -47,7 +40,7 @@ def example_dags_folder(monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_example_dags_parse_without_errors_or_warnings(example_dags_folder: Path) -> None:
-    bag_class = dag_bag()
+    bag_class = dag_bag_class()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         bag = bag_class(dag_folder=str(example_dags_folder))
@@ -74,7 +67,7 @@ def test_example_dags_parse_without_errors_or_warnings(example_dags_folder: Path
 
 
 def run_example(dag_id: str, logical_date: datetime | None = None, conf: dict[str, Any] | None = None) -> Any:
-    bag = dag_bag()(dag_folder=str(EXAMPLE_DAGS))
+    bag = dag_bag_class()(dag_folder=str(EXAMPLE_DAGS))
     assert dag_id in bag.dags, bag.import_errors
     dag = bag.dags[dag_id]
     if logical_date is None:
