@@ -8,8 +8,8 @@ enforces one GetMessageInsights call per second, as SES does:
    the sensors free the slot between pokes, and every call is at least a second after the last;
 2. the same DAG without the pool (the control): attempts overlap and calls crowd each other, so
    the checks of scenario 1 can fail;
-3. deferrable sensors waiting together in the triggerer: the triggers' shared pacing alone keeps
-   calls a second apart.
+3. deferrable sensors, outside the pool, waiting together in the triggerer: the triggers' shared
+   pacing alone keeps calls a second apart.
 
 Sensor messages start with a SEND event only, and get their DELIVERY once every sensor has looked
 at least as often as the scenario needs, so each sensor has to wait, whatever the timing.
@@ -291,8 +291,8 @@ def test_without_the_pool_tasks_and_calls_collide(stack: AirflowStack, ses: Emul
 
 @pytest.mark.integration
 def test_triggerer_paces_deferred_sensors(stack: AirflowStack, ses: EmulatorProcess) -> None:
-    """Scenario 3: deferred sensors hold no pool slot, yet all of them waiting in the triggerer
-    at once still make at most one call per second, with zero 429s."""
+    """Scenario 3: deferrable sensors in no pool at all, all waiting in the triggerer at once,
+    still make at most one call per second, with zero 429s."""
     with diagnostics(stack, ses):
         state, attempts, calls, deliverer, seconds = run_scenario(
             stack, ses, TRIGGERER_DAG_ID, DEFERRABLE_SENSOR_IDS, checks=3

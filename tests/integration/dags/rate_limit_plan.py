@@ -11,7 +11,7 @@ POOLED_DAG_ID = "ses_rate_limit_pooled"
 UNPOOLED_DAG_ID = "ses_rate_limit_unpooled"
 """The same tasks without the pool: the control that shows the checks can fail."""
 TRIGGERER_DAG_ID = "ses_rate_limit_triggerer"
-"""Deferrable sensors that wait together in the triggerer."""
+"""Deferrable sensors, outside the pool, that wait together in the triggerer."""
 
 
 def message_id(group: int, number: int) -> str:

@@ -1,7 +1,8 @@
 """DAGs of the rate-limit integration test (tests/integration/test_pool_rate_limit.py).
 
 Two DAGs of the same shape, with and without the SES insights pool: mapped insight fetches and
-reschedule-mode sensors. A third DAG has deferrable sensors that wait together in the triggerer.
+reschedule-mode sensors. A third DAG has deferrable sensors, outside the pool, that wait together
+in the triggerer.
 The message IDs come from ``rate_limit_plan``, which the test shares.
 """
 
@@ -52,6 +53,8 @@ def fetch_and_wait_dag(dag_id: str, pool: str | None) -> DAG:
 fetch_and_wait_dag(POOLED_DAG_ID, SES_INSIGHTS_POOL)
 fetch_and_wait_dag(UNPOOLED_DAG_ID, None)
 
+# No pool here: a deferrable sensor makes every call from the triggerer, none from its worker, so
+# only the triggers' shared pacing stands between these sensors and the limit.
 with DAG(TRIGGERER_DAG_ID, schedule=None, start_date=START, catchup=False, tags=["test"]):
     for number, message_id in enumerate(DEFERRABLE_SENSOR_IDS):
         SesMessageEventSensor(
@@ -60,5 +63,4 @@ with DAG(TRIGGERER_DAG_ID, schedule=None, start_date=START, catchup=False, tags=
             deferrable=True,
             poke_interval=DEFERRABLE_POKE_INTERVAL,
             timeout=300,
-            pool=SES_INSIGHTS_POOL,
         )
