@@ -5,19 +5,20 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf
+from airflow.exceptions import AirflowException
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.common.compat.sdk import (
-    AirflowException,
-    AirflowFailException,
-    AirflowSensorTimeout,
-    PokeReturnValue,
-    conf,
-)
+from airflow.sdk import PokeReturnValue
+
+try:
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+except ImportError:  # Airflow 3.0 has them only here, where Airflow 3.3 deprecates them
+    from airflow.exceptions import AirflowFailException, AirflowSensorTimeout  # type: ignore[no-redef]
 
 from airflow_provider_sesinsights.event_wait import (
     DEFAULT_TARGET_EVENTS,
@@ -219,7 +220,9 @@ class SesMessageEventSensor(AwsBaseSensor[SesInsightsHook]):
         if self._wait is None:
             started_at = time.time()
             if self.reschedule and not self.deferrable:
-                first_poke = context["ti"].get_first_reschedule_date(context)
+                first_poke: datetime | str | None = context["ti"].get_first_reschedule_date(context)
+                if isinstance(first_poke, str):  # Airflow 3.0's dag.test() passes it on as text
+                    first_poke = datetime.fromisoformat(first_poke)
                 if first_poke is not None:
                     started_at = first_poke.timestamp()
             self._wait = EventWait(

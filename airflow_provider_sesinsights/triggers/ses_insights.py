@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowNotFoundException
+from airflow.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sesinsights.event_wait import (
