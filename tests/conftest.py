@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -164,3 +165,8 @@ def xcom_value(dagrun: Any, task_id: str, map_index: int = -1, key: str = "retur
         )
         assert row is not None, f"no XCom {key!r} from {task_id}[{map_index}]"
         return XComModel.deserialize_value(row)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the temporary Airflow home (metadata DB, logs) at the end of the run."""
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
