@@ -37,27 +37,10 @@ from email.policy import default as default_email_policy
 from email.utils import getaddresses, parseaddr
 from typing import Any
 
-EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        "SEND",
-        "REJECT",
-        "BOUNCE",
-        "COMPLAINT",
-        "DELIVERY",
-        "OPEN",
-        "CLICK",
-        "RENDERING_FAILURE",
-        "DELIVERY_DELAY",
-        "SUBSCRIPTION",
-    }
-)
-"""Event types of the ``EventType`` enum in the sesv2 service model."""
+from airflow_provider_sesinsights.insights import EVENT_TYPES, SINGLE_RECIPIENT_ONLY_EVENTS
 
 BOUNCE_TYPES: frozenset[str] = frozenset({"UNDETERMINED", "TRANSIENT", "PERMANENT"})
 """Values of the ``BounceType`` enum in the sesv2 service model."""
-
-MULTI_RECIPIENT_EXCLUDED: frozenset[str] = frozenset({"DELIVERY", "BOUNCE", "COMPLAINT", "OPEN", "CLICK"})
-"""Event types the real service leaves out for messages with more than one recipient."""
 
 FAULT_KINDS: tuple[str, ...] = (
     "throttle",
@@ -254,7 +237,7 @@ def simulated_timeline(address: str, delay: float, *, single_recipient: bool = T
     else:
         events.append(InsightEvent("DELIVERY", delay))
     if not single_recipient:
-        events = [event for event in events if event.type not in MULTI_RECIPIENT_EXCLUDED]
+        events = [event for event in events if event.type not in SINGLE_RECIPIENT_ONLY_EVENTS]
     return events
 
 
