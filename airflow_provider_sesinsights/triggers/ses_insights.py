@@ -58,8 +58,9 @@ def shared_hook(
 
     Each hook makes its own boto3 session and client, about 0.35 s of CPU and 9 MiB (measured with
     the amazon provider 9.39); a hundred deferred sensors on one connection share one instead of
-    making a hundred (boto3 clients are safe to use from several threads). The connection is read again for each trigger, and a hook made from an
-    older version of it is replaced, so edited credentials or endpoints apply to the next trigger.
+    making a hundred (boto3 clients are safe to use from several threads). The connection is read
+    again for each trigger, and a hook made from an older version of it is replaced, so edited
+    credentials or endpoints apply to the next trigger.
     Blocking: call it through ``asyncio.to_thread``.
     """
     key = (aws_conn_id, region_name, json.dumps(verify), json.dumps(botocore_config, sort_keys=True))
