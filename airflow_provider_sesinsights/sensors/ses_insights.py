@@ -37,7 +37,6 @@ from airflow_provider_sesinsights.exceptions import MessageInsightsNotFound
 from airflow_provider_sesinsights.hooks.ses_insights import SesInsightsHook
 from airflow_provider_sesinsights.insights import DEFAULT_FAILURE_EVENTS
 from airflow_provider_sesinsights.message_ids import validate_message_id
-from airflow_provider_sesinsights.triggers.ses_insights import SesMessageEventTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -167,6 +166,10 @@ class SesMessageEventSensor(AwsBaseSensor[SesInsightsHook]):
         """
         if not self.deferrable:
             return super().execute(context)
+        # Imported here, not at the top: the trigger module loads Airflow's trigger base, which a
+        # DAG file that only parses (or a sensor in poke mode) does not need.
+        from airflow_provider_sesinsights.triggers.ses_insights import SesMessageEventTrigger
+
         wait = self._current_wait(context)
         self.log.info(
             "Waiting for %s of SES message %r; deferring to the triggerer.",
