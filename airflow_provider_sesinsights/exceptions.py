@@ -2,12 +2,28 @@
 
 They derive from Airflow's and Python's own classes (``AirflowNotFoundException``,
 ``ValueError``), so generic handlers keep working. ``AirflowException`` comes from
-``airflow.exceptions``, which every Airflow process has already imported.
+``airflow.exceptions``, which every Airflow process has already imported; the two Airflow
+exceptions that end a task without retries are re-exported from wherever the running Airflow
+keeps them.
 """
 
 from __future__ import annotations
 
 from airflow.exceptions import AirflowException, AirflowNotFoundException
+
+try:
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+except ImportError:  # Airflow 3.0 has them only here, where Airflow 3.3 deprecates them
+    from airflow.exceptions import AirflowFailException, AirflowSensorTimeout  # type: ignore[no-redef]
+
+__all__ = [
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "InvalidMessageIdError",
+    "MessageInsightsBadRequest",
+    "MessageInsightsNotFound",
+    "MessageInsightsUnavailable",
+]
 
 
 class InvalidMessageIdError(ValueError):

@@ -3,7 +3,9 @@
 SES message IDs look like ``010001...-...-000000`` (ASCII letters, digits, ``-``), but the format
 is not a documented contract, so only what can never be valid is rejected: a non-string, an empty
 or blank value, surrounding or inner whitespace, control characters, ``/`` (it would change the
-request path ``/v2/email/insights/{MessageId}/``) and absurd lengths.
+request path ``/v2/email/insights/{MessageId}/``) and absurd lengths; and the two ways a Jinja
+template mangles an upstream value: ``"None"`` (an XCom that was never pushed) and a list rendered
+as text (``"['a', 'b']"``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,21 @@ from airflow_provider_sesinsights.exceptions import InvalidMessageIdError
 
 MAX_MESSAGE_ID_LENGTH = 256
 
+TEMPLATE_MARKS = ("{{", "{%", "{#")
 
-def _shown(value: object) -> str:
+_XCOM_HINT = (
+    "Pass the upstream task's output (an XComArg such as task.output, or a @task call) instead of a "
+    "Jinja string, or set render_template_as_native_obj=True on the DAG."
+)
+
+
+def is_template(value: object) -> bool:
+    """Whether ``value`` is a Jinja template that Airflow renders before the task runs."""
+    return isinstance(value, str) and any(mark in value for mark in TEMPLATE_MARKS)
+
+
+def shown_value(value: object) -> str:
+    """``repr(value)``, shortened when long, for error messages that name the bad value."""
     text = repr(value)
     return text if len(text) <= 80 else f"{text[:60]}...{text[-15:]} ({len(text)} chars)"
 
@@ -27,21 +42,31 @@ def validate_message_id(value: object) -> str:
     """
     if not isinstance(value, str):
         raise InvalidMessageIdError(
-            f"SES message ID must be a string, got {type(value).__name__}: {_shown(value)}"
+            f"SES message ID must be a string, got {type(value).__name__}: {shown_value(value)}"
         )
-    if not value.strip():
-        raise InvalidMessageIdError(f"SES message ID is empty or blank: {_shown(value)}")
+    stripped = value.strip()
+    if stripped in ("None", "null"):
+        raise InvalidMessageIdError(
+            f"SES message ID is {value!r}: the upstream value was empty (an XCom that was never "
+            f"pushed renders as 'None'). {_XCOM_HINT}"
+        )
+    if stripped.startswith("[") and stripped.endswith("]"):
+        raise InvalidMessageIdError(
+            f"SES message ID looks like a list rendered as text: {shown_value(value)}. {_XCOM_HINT}"
+        )
+    if not stripped:
+        raise InvalidMessageIdError(f"SES message ID is empty or blank: {shown_value(value)}")
     if len(value) > MAX_MESSAGE_ID_LENGTH:
         raise InvalidMessageIdError(
             f"SES message ID is {len(value)} characters long (at most {MAX_MESSAGE_ID_LENGTH}): "
-            f"{_shown(value)}"
+            f"{shown_value(value)}"
         )
     if any(ch.isspace() for ch in value):
-        raise InvalidMessageIdError(f"SES message ID contains whitespace: {_shown(value)}")
+        raise InvalidMessageIdError(f"SES message ID contains whitespace: {shown_value(value)}")
     if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value):
-        raise InvalidMessageIdError(f"SES message ID contains a control character: {_shown(value)}")
+        raise InvalidMessageIdError(f"SES message ID contains a control character: {shown_value(value)}")
     if "/" in value:
-        raise InvalidMessageIdError(f"SES message ID contains '/': {_shown(value)}")
+        raise InvalidMessageIdError(f"SES message ID contains '/': {shown_value(value)}")
     return value
 
 

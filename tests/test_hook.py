@@ -205,7 +205,7 @@ def test_rate_from_the_connection_service_config(emulator: Any, monkeypatch: pyt
     assert emulator.throttled_count() == 0
 
 
-@pytest.mark.parametrize("rate", [0, -1, "fast", True])
+@pytest.mark.parametrize("rate", [0, -1, "fast", True, float("inf"), float("nan")])
 def test_bad_rates_are_refused(rate: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match=repr(rate).replace("(", r"\(")):
         SesInsightsHook(aws_conn_id=None, max_calls_per_second=rate)

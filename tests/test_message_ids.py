@@ -7,6 +7,7 @@ import pytest
 from airflow_provider_sesinsights.exceptions import InvalidMessageIdError
 from airflow_provider_sesinsights.message_ids import (
     MAX_MESSAGE_ID_LENGTH,
+    is_template,
     validate_message_id,
     validate_message_ids,
 )
@@ -30,6 +31,9 @@ BAD_IDS: list[tuple[object, str]] = [
     ("../../admin", "'/'"),
     ("abc/def", "'/'"),
     ("x" * (MAX_MESSAGE_ID_LENGTH + 1), "characters long"),
+    ("None", "was never pushed"),
+    (" null", "the upstream value was empty"),
+    ("['0100-a', '0100-b']", "list rendered as text"),
 ]
 
 
@@ -40,6 +44,11 @@ def test_bad_ids_are_rejected_with_the_problem_and_the_value(value: object, prob
     message = str(caught.value)
     assert problem in message
     assert repr(value)[:20] in message
+
+
+def test_template_detection() -> None:
+    assert all(is_template(t) for t in ("{{ ti.xcom_pull() }}", "{% if x %}a{% endif %}", "{# c #}id"))
+    assert not any(is_template(v) for v in ("010001-abc", None, ["{{ x }}"], "{ x }"))
 
 
 def test_error_is_a_value_error() -> None:

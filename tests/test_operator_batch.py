@@ -276,3 +276,19 @@ def test_checkpoint_of_another_run_is_ignored_and_deleted(
     assert "written by an unknown writer" in caplog.text
     assert part_keys(s3_client)[-1] == "out.jsonl.checkpoint/part-000003.jsonl"
     assert current.delete() == 3
+
+
+def test_damaged_checkpoint_part_names_its_key_and_how_to_start_over(s3_hook: Any, s3_client: Any) -> None:
+    destination = S3Destination("checkpoints", "out.jsonl")
+    checkpoint = S3Checkpoint(s3_hook, destination, OWNER, interval=0)
+    with InsightsSpool() as spool:
+        spool.add("a", insights("a"))
+        checkpoint.save(spool)
+    (key,) = part_keys(s3_client)
+    good = s3_client.get_object(Bucket="checkpoints", Key=key)["Body"].read()
+    s3_client.put_object(Bucket="checkpoints", Key=key, Body=good + b'{"truncated": \n')
+
+    with InsightsSpool() as spool, pytest.raises(ValueError) as caught:
+        S3Checkpoint(s3_hook, destination, dict(OWNER), interval=0).load(spool)
+    assert f"checkpoint part s3://checkpoints/{key} is damaged" in str(caught.value)
+    assert "delete s3://checkpoints/out.jsonl.checkpoint/ to start over" in str(caught.value)

@@ -104,6 +104,7 @@ def test_bad_message_ids_fail_operator_and_sensor_before_any_call(
     dagrun, failed_tries = run_recording_failures("rel_bad_ids")
     states = task_states(dagrun)
     failures = {failure.task: failure for failure in failed_tries}
+    assert len(failures) == len(failed_tries), "a bad message ID must not be retried"
 
     assert insights_calls(emulator) == []
     for row, (label, value) in enumerate(BAD_MESSAGE_IDS):
@@ -112,7 +113,8 @@ def test_bad_message_ids_fail_operator_and_sensor_before_any_call(
             task = (f"{consumer}_{row}", -1)
             assert states[task] == "failed", (label, consumer)
             failure = failures[task]
-            assert failure.error == "InvalidMessageIdError", (label, consumer, failure)
+            assert failure.error == "AirflowFailException", (label, consumer, failure)
+            assert failure.message.startswith("message_id: "), (label, consumer, failure)
             # The value as repr() shows it (long values are shortened, so compare the start).
             assert repr(value)[:40] in failure.message, (label, consumer, failure)
         assert "#1:" in failures[(f"operator_batch_{row}", -1)].message, "a batch names the bad ID's position"

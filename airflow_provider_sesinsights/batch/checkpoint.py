@@ -97,9 +97,13 @@ class S3Checkpoint:
                     self.owner,
                 )
                 continue
-            for line in lines:
-                if line.strip():
-                    loaded.add(spool.add_record_line(line))
+            try:
+                loaded.update(spool.add_record_line(line) for line in lines if line.strip())
+            except ValueError as exc:
+                raise ValueError(
+                    f"checkpoint part s3://{self.destination.bucket}/{key} is damaged ({exc}); delete "
+                    f"s3://{self.destination.bucket}/{self.destination.checkpoint_prefix} to start over"
+                ) from exc
         spool.mark_saved()
         return len(loaded)
 

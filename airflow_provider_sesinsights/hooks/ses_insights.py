@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Iterable, Iterator
 from copy import deepcopy
@@ -71,7 +72,7 @@ class SesInsightsHook(AwsBaseHook):
         kwargs["client_type"] = "sesv2"
         super().__init__(*args, **kwargs)
         if max_calls_per_second is not None:
-            _check_rate(max_calls_per_second, "max_calls_per_second")
+            check_max_calls_per_second(max_calls_per_second)
         self._max_calls_per_second = max_calls_per_second
         self._retry_policy = retry_policy or RetryPolicy()
 
@@ -111,7 +112,7 @@ class SesInsightsHook(AwsBaseHook):
         configured = self.service_config.get(MAX_CALLS_PER_SECOND_KEY)
         if configured is None:
             return 1.0 / DEFAULT_INTERVAL
-        return _check_rate(configured, f"service_config.sesv2.{MAX_CALLS_PER_SECOND_KEY}")
+        return check_max_calls_per_second(configured, f"service_config.sesv2.{MAX_CALLS_PER_SECOND_KEY}")
 
     @property
     def pacer(self) -> Pacer:
@@ -215,7 +216,9 @@ def _complete(response: Any, message_id: str) -> Any:
     return response
 
 
-def _check_rate(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} must be a number of calls per second above 0, got {value!r}")
+def check_max_calls_per_second(value: object, name: str = "max_calls_per_second") -> float:
+    """Return ``value`` as a pacing rate, or raise ``ValueError`` naming it: a finite number above 0
+    (infinity would turn pacing off without saying so)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a finite number of calls per second above 0, got {value!r}")
     return float(value)

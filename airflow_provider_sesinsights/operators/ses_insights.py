@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import Enum
@@ -13,9 +14,14 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import Asset
 
 from airflow_provider_sesinsights.batch.destination import S3Destination
-from airflow_provider_sesinsights.exceptions import InvalidMessageIdError
-from airflow_provider_sesinsights.hooks.ses_insights import SesInsightsHook
-from airflow_provider_sesinsights.message_ids import validate_message_id, validate_message_ids
+from airflow_provider_sesinsights.exceptions import AirflowFailException, InvalidMessageIdError
+from airflow_provider_sesinsights.hooks.ses_insights import SesInsightsHook, check_max_calls_per_second
+from airflow_provider_sesinsights.message_ids import (
+    is_template,
+    shown_value,
+    validate_message_id,
+    validate_message_ids,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -39,39 +45,18 @@ class _Default(Enum):
     SAME_AS_SES = "the SES connection"
 
 
-def _is_templated(value: object) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
 def _is_literal(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not _is_templated(value))
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 100 else f"{text[:80]}... ({len(text)} chars)"
-
-
-def _single_message_id(value: str) -> str:
-    """Validate one rendered ID, recognising a list that a Jinja template turned into text."""
-    stripped = value.strip()
-    if stripped.startswith("[") and stripped.endswith("]"):
-        raise InvalidMessageIdError(
-            f"message_id looks like a list rendered as text: {_shown(value)}. Pass the upstream "
-            "task's output (an XComArg such as task.output) instead of a Jinja string, or set "
-            "render_template_as_native_obj=True on the DAG."
-        )
-    return validate_message_id(value)
+    return value is None or (isinstance(value, str) and not is_template(value))
 
 
 def _rendered_message_ids(value: object) -> tuple[list[str], bool]:
     """The IDs to fetch and whether the input was a single ID rather than a list."""
     if isinstance(value, str):
-        return [_single_message_id(value)], True
+        return [validate_message_id(value)], True
     if value is None or isinstance(value, bytes | Mapping) or not isinstance(value, Iterable):
         raise InvalidMessageIdError(
             f"message_id must be an SES message ID or a list of them, got "
-            f"{type(value).__name__}: {_shown(value)}"
+            f"{type(value).__name__}: {shown_value(value)}"
         )
     return validate_message_ids(list(value)), False
 
@@ -79,14 +64,14 @@ def _rendered_message_ids(value: object) -> tuple[list[str], bool]:
 def _check_literal_message_ids(value: object) -> None:
     """Reject at DAG parse time what can already be seen to be wrong; templates and XComArgs wait."""
     if isinstance(value, str):
-        if not _is_templated(value):
-            _single_message_id(value)
+        if not is_template(value):
+            validate_message_id(value)
     elif isinstance(value, list | tuple):
-        if not any(_is_templated(item) for item in value):
+        if not any(is_template(item) for item in value):
             validate_message_ids(value)
         else:
             for item in value:
-                if not _is_templated(item):
+                if not is_template(item):
                     validate_message_id(item)
     elif value is None or isinstance(value, int | float | bytes | Mapping):
         _rendered_message_ids(value)
@@ -105,14 +90,13 @@ def _bucket_missing(s3: S3Hook, bucket: str) -> bool:
     return False
 
 
-def _check_number(value: object, name: str, *, integer: bool = False, zero_allowed: bool = True) -> None:
+def _check_number(value: object, name: str, *, integer: bool = False) -> None:
     number: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
         number = None if integer and not isinstance(value, int) else value
-    if number is None or number < 0 or (number == 0 and not zero_allowed):
-        kind = "an integer" if integer else "a number"
-        bound = ">= 0" if zero_allowed else "above 0"
-        raise ValueError(f"{name} must be {kind} {bound}, got {value!r}")
+    if number is None or not 0 <= number < math.inf:
+        kind = "an integer" if integer else "a finite number"
+        raise ValueError(f"{name} must be {kind} >= 0, got {value!r}")
 
 
 class GetMessageInsightsOperator(AwsBaseOperator[SesInsightsHook]):
@@ -192,7 +176,7 @@ class GetMessageInsightsOperator(AwsBaseOperator[SesInsightsHook]):
         _check_number(max_xcom_messages, "max_xcom_messages", integer=True)
         _check_number(checkpoint_interval, "checkpoint_interval")
         if max_calls_per_second is not None:
-            _check_number(max_calls_per_second, "max_calls_per_second", zero_allowed=False)
+            check_max_calls_per_second(max_calls_per_second)
         _check_literal_message_ids(message_id)
         self.message_id = message_id
         self.s3_bucket = s3_bucket
@@ -230,7 +214,10 @@ class GetMessageInsightsOperator(AwsBaseOperator[SesInsightsHook]):
         return S3Destination.parse(self.s3_bucket, self.s3_key, gzip=self.gzip)
 
     def execute(self, context: Context) -> Any:
-        message_ids, single = _rendered_message_ids(self.message_id)
+        try:
+            message_ids, single = _rendered_message_ids(self.message_id)
+        except InvalidMessageIdError as exc:
+            raise AirflowFailException(f"message_id: {exc}") from exc
         destination = self._rendered_destination()
         try:
             if single:

@@ -15,11 +15,6 @@ from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import PokeReturnValue
 
-try:
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
-except ImportError:  # Airflow 3.0 has them only here, where Airflow 3.3 deprecates them
-    from airflow.exceptions import AirflowFailException, AirflowSensorTimeout  # type: ignore[no-redef]
-
 from airflow_provider_sesinsights.event_wait import (
     DEFAULT_TARGET_EVENTS,
     FAILED,
@@ -33,10 +28,15 @@ from airflow_provider_sesinsights.event_wait import (
     event_names,
     judge,
 )
-from airflow_provider_sesinsights.exceptions import MessageInsightsNotFound
+from airflow_provider_sesinsights.exceptions import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    InvalidMessageIdError,
+    MessageInsightsNotFound,
+)
 from airflow_provider_sesinsights.hooks.ses_insights import SesInsightsHook
 from airflow_provider_sesinsights.insights import DEFAULT_FAILURE_EVENTS
-from airflow_provider_sesinsights.message_ids import validate_message_id
+from airflow_provider_sesinsights.message_ids import is_template, validate_message_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -54,10 +54,6 @@ TRIGGER_TIMEOUT_GRACE = 30.0
 """Seconds added to the deferral timeout the scheduler enforces. The trigger ends the wait at the
 deadline itself (with the last answer in its message); the scheduler's timeout is the backstop for
 a triggerer that is down, and the grace keeps the two from racing."""
-
-
-def _is_template(value: object) -> bool:
-    return isinstance(value, str) and any(mark in value for mark in ("{{", "{%", "{#"))
 
 
 def _optional_seconds(value: timedelta | float | None, name: str) -> float | None:
@@ -131,9 +127,9 @@ class SesMessageEventSensor(AwsBaseSensor[SesInsightsHook]):
 
     def _check_literal_arguments(self) -> None:
         """Reject bad values that are not templates now, at DAG parse time."""
-        if isinstance(self.message_id, str) and not _is_template(self.message_id):
+        if isinstance(self.message_id, str) and not is_template(self.message_id):
             validate_message_id(self.message_id)
-        if not (_is_template(self.target_events) or _is_template(self.failure_events)):
+        if not (is_template(self.target_events) or is_template(self.failure_events)):
             check_events(
                 event_names(self.target_events, "target_events"),
                 event_names(self.failure_events, "failure_events"),
@@ -228,18 +224,24 @@ class SesMessageEventSensor(AwsBaseSensor[SesInsightsHook]):
                     first_poke = datetime.fromisoformat(first_poke)
                 if first_poke is not None:
                     started_at = first_poke.timestamp()
-            self._wait = EventWait(
-                message_id=self.message_id,
-                started_at=started_at,
-                timeout=self.timeout,
-                target_events=event_names(self.target_events, "target_events"),
-                failure_events=event_names(self.failure_events, "failure_events"),
-                not_found_timeout=self.not_found_timeout,
-                poke_interval=self.poke_interval,
-                exponential_backoff=self.exponential_backoff,
-                max_wait=self.max_wait.total_seconds() if self.max_wait is not None else None,
-            )
+            try:
+                self._wait = self._describe_wait(started_at)
+            except InvalidMessageIdError as exc:
+                raise AirflowFailException(f"message_id: {exc}") from exc
         return self._wait
+
+    def _describe_wait(self, started_at: float) -> EventWait:
+        return EventWait(
+            message_id=self.message_id,
+            started_at=started_at,
+            timeout=self.timeout,
+            target_events=event_names(self.target_events, "target_events"),
+            failure_events=event_names(self.failure_events, "failure_events"),
+            not_found_timeout=self.not_found_timeout,
+            poke_interval=self.poke_interval,
+            exponential_backoff=self.exponential_backoff,
+            max_wait=self.max_wait.total_seconds() if self.max_wait is not None else None,
+        )
 
     def _check(self, wait: EventWait) -> Verdict:
         """One GetMessageInsights call, judged; the pacing hold keeps the pool's next task paced."""

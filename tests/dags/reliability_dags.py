@@ -39,6 +39,8 @@ BAD_MESSAGE_IDS: list[tuple[str, Any]] = [
     ("float", 1.5),
     ("boolean", True),
     ("None", None),
+    ("'None' rendered from an empty XCom", "None"),
+    ("list rendered as text", "['0100019a2b3c4d5e-000000', '0100019a2b3c4d5f-000000']"),
     ("SendEmail response", {"MessageId": VALID_ID}),
 ]
 """(label, value) of message IDs that no SES message can have, each unlike the others."""
@@ -65,7 +67,8 @@ NATIVE: dict[str, Any] = {"schedule": None, "render_template_as_native_obj": Tru
 RECORDED = {"retries": 0, "on_failure_callback": record_failure, "on_retry_callback": record_failure}
 FAULT_PARAMS: dict[str, Any] = {"message_ids": None, "s3_bucket": None, "s3_key": None}
 
-with DAG("rel_bad_ids", **NATIVE, default_args=RECORDED) as bad_ids_dag:
+# retries=1: a bad ID must fail the task outright, since every retry would render the same value.
+with DAG("rel_bad_ids", **NATIVE, default_args={**RECORDED, "retries": 1, "retry_delay": 0}) as bad_ids_dag:
     for row, (_, bad_value) in enumerate(BAD_MESSAGE_IDS):
 
         @task(task_id=f"emit_{row}", multiple_outputs=True)
