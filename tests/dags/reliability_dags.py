@@ -42,6 +42,7 @@ BAD_MESSAGE_IDS: list[tuple[str, Any]] = [
     ("'None' rendered from an empty XCom", "None"),
     ("list rendered as text", "['0100019a2b3c4d5e-000000', '0100019a2b3c4d5f-000000']"),
     ("SendEmail response", {"MessageId": VALID_ID}),
+    ("list rendered as text", f"['{VALID_ID}']"),
 ]
 """(label, value) of message IDs that no SES message can have, each unlike the others."""
 
