@@ -454,7 +454,9 @@ def hook_calls_that_fail_and_succeed(emulator: SesEmulator, message_ids: list[st
             logging.getLogger(__name__).exception("GetMessageInsights for %s failed", message_id)
 
 
-@pytest.mark.needs_airflow_3_1("its dag.test() output showed the secret key (open question, see the notes)")
+@pytest.mark.needs_airflow_3_1(
+    "its Task SDK logs the MaskSecret request, secret included, at debug level in dag.test() output"
+)
 def test_no_credential_reaches_any_log(
     airflow_db: Any,
     fast_emulator: SesEmulator,
