@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,17 @@ def _check_number(value: object, name: str, *, integer: bool = False) -> None:
     if number is None or not 0 <= number < math.inf:
         kind = "an integer" if integer else "a finite number"
         raise ValueError(f"{name} must be {kind} >= 0, got {value!r}")
+
+
+@contextmanager
+def _naming_refused_writes(uri: str) -> Iterator[None]:
+    """Re-raise S3's refusal of a write (botocore names only the operation) with the object's URI."""
+    from botocore.exceptions import ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        raise AirflowException(f"Could not write {uri}: {exc}") from exc
 
 
 class GetMessageInsightsOperator(AwsBaseOperator[SesInsightsHook]):
@@ -243,7 +255,8 @@ class GetMessageInsightsOperator(AwsBaseOperator[SesInsightsHook]):
             with output_writer(raw, destination.gzip) as out:
                 out.write(json_bytes(insights))
             raw.seek(0)
-            s3.load_file_obj(raw, destination.key, destination.bucket, replace=self.replace)
+            with _naming_refused_writes(destination.uri):
+                s3.load_file_obj(raw, destination.key, destination.bucket, replace=self.replace)
         self.log.info("Wrote the insights of message %r to %s.", message_id, destination.uri)
         self._announce_asset(context, destination, {"messages": 1})
         return destination.uri
@@ -303,11 +316,13 @@ class GetMessageInsightsOperator(AwsBaseOperator[SesInsightsHook]):
                         compression="gzip" if destination.gzip else None,
                         try_number=ti.try_number,
                     )
-                    s3.load_bytes(
-                        json_bytes(manifest), destination.manifest_key, destination.bucket, replace=True
-                    )
+                    with _naming_refused_writes(f"s3://{destination.bucket}/{destination.manifest_key}"):
+                        s3.load_bytes(
+                            json_bytes(manifest), destination.manifest_key, destination.bucket, replace=True
+                        )
                     try:
-                        s3.load_file_obj(raw, destination.key, destination.bucket, replace=self.replace)
+                        with _naming_refused_writes(destination.uri):
+                            s3.load_file_obj(raw, destination.key, destination.bucket, replace=self.replace)
                     except BaseException:
                         self._delete_orphan_manifest(s3, destination)
                         raise
