@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from conftest import AIRFLOW_HOME, aws_connection_uri, run_dag, task_states, xcom_value
+from conftest import AIRFLOW_HOME, aws_connection_uri, dag_bag_class, run_dag, task_states, xcom_value
 from reliability_dags import BAD_MESSAGE_IDS, FAILURES_FILE
 
 from airflow_provider_sesinsights.emulator import CallRecord, SesEmulator
@@ -157,7 +157,7 @@ with DAG("bad_arguments", schedule=None):
 def test_bad_literal_arguments_are_import_errors_naming_the_value(
     tmp_path: Path, task: str, message: str
 ) -> None:
-    from airflow.models.dagbag import DagBag
+    DagBag = dag_bag_class()
 
     dag_file = tmp_path / "bad_arguments.py"
     dag_file.write_text(_DAG_FILE.format(task=task), encoding="utf-8")
@@ -531,9 +531,10 @@ def test_hashed_report_pipeline_writes_and_logs_no_recipient_address(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     from airflow import settings
-    from airflow.models.dagbag import DagBag
 
     from airflow_provider_sesinsights.emulator.scenarios import ScenarioDay, realistic_day
+
+    DagBag = dag_bag_class()
 
     generated = realistic_day(date(2025, 6, 2), messages=12, seed=5)
     sent = datetime(2025, 6, 2, 9, tzinfo=timezone.utc).timestamp()
